@@ -1,0 +1,7 @@
+"""registration views (being built)."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+
+bp = Blueprint("registration", __name__)

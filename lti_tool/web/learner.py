@@ -1,0 +1,7 @@
+"""learner views (being built)."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+
+bp = Blueprint("learner", __name__)
