@@ -41,4 +41,27 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     if settings.proxy_fix:
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1, x_port=1)
     init_web(app)
+    if settings.sandbox:
+        _mount_sandbox(app, settings)
     return app
+
+
+def _mount_sandbox(app: Flask, settings) -> None:
+    """Serve the sandbox LMS at /sandbox beside the tool (``make run``; never production)."""
+    from werkzeug.middleware.dispatcher import DispatcherMiddleware
+
+    from lti_tool.sandbox import SandboxConfig, create_sandbox_app
+
+    config = SandboxConfig(
+        base_url=settings.url("/sandbox"),
+        tool_login_url=settings.url("/lti/login"),
+        tool_launch_url=settings.url("/lti/launch"),
+        tool_jwks_url=settings.url("/lti/jwks"),
+        client_id="sandbox-client",
+        deployment_id="sandbox-deployment-1",
+        state_path=str(settings.instance_path / "sandbox-state.json"),
+        key_path=str(settings.instance_path / "sandbox-key.pem"),
+    )
+    sandbox = create_sandbox_app(config)
+    app.extensions["sandbox"] = sandbox
+    app.wsgi_app = DispatcherMiddleware(app.wsgi_app, {"/sandbox": sandbox})

@@ -22,6 +22,15 @@ HOME_ENDPOINTS = {
 }
 
 
+@bp.get("/")
+def home():
+    """The tool's front page: the sandbox when mounted, otherwise what admins paste."""
+    runtime = current_runtime()
+    if runtime.settings.sandbox:
+        return redirect("/sandbox/")
+    return render_template("home.html", settings=runtime.settings)
+
+
 @bp.get("/launch")
 @launch_view()
 def launch_home():
