@@ -20,6 +20,17 @@ class _LocalSecurePolicy(DefaultCookiePolicy):
         return super().return_ok_secure(cookie, request)
 
 
+class _Session(requests.Session):
+    """requests copies cookies into a fresh jar with the default policy when it prepares a
+    request, which drops Secure cookies on http://localhost: re-add them with ours."""
+
+    def prepare_request(self, request):
+        prepared = super().prepare_request(request)
+        prepared.headers.pop("Cookie", None)
+        prepared.prepare_cookies(self.cookies)
+        return prepared
+
+
 class FormParser(HTMLParser):
     """Collects forms: action, method and their named input values."""
 
@@ -50,7 +61,7 @@ class LtiBrowser:
 
     def __init__(self, stack) -> None:
         self.stack = stack
-        self.http = requests.Session()
+        self.http = _Session()
         self.http.cookies.set_policy(_LocalSecurePolicy())
         self.http.headers["User-Agent"] = "lti-tool-tests"
 
