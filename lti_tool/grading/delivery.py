@@ -376,6 +376,14 @@ def send(runtime: Runtime, client: PlatformClient, job: Job, policy: DeliveryPol
         return Outcome(kind, http_status=exc.status, code=exc.code, reason=exc.reason,
                        retry_after=exc.retry_after, sent_timestamp=stamp,
                        lineitem_url=None if gone else lineitem_url, lineitem_gone=gone)
+    except Exception as exc:
+        # A fault of ours (no tool key, store unreachable): back off like any failure so
+        # the row neither wedges its lease nor spins; after max_tries it shows as failed.
+        log.error("grade delivery error: %s", type(exc).__name__,
+                  extra={"outbox_id": job.outbox_id})
+        return Outcome("retry", code="internal_error",
+                       reason=f"the tool failed while sending ({type(exc).__name__})",
+                       sent_timestamp=stamp, lineitem_url=lineitem_url)
 
 
 # -- record ----------------------------------------------------------------------------------

@@ -27,6 +27,8 @@ from lti_tool.services.roster import STATUS_ACTIVE, STATUS_DELETED
 log = logging.getLogger("lti_tool.grading.roster")
 
 ERROR_MAX_CHARS = 500
+#: A long roster is many pages: its claim must outlast them all.
+ROSTER_LEASE_SECONDS = 600.0
 
 
 @dataclass(frozen=True)
@@ -160,7 +162,8 @@ def sync_roster(runtime: Runtime, job: RosterJob, policy: DeliveryPolicy) -> boo
 def sync_requested_rosters(runtime: Runtime, policy: DeliveryPolicy, limit: int = 3) -> int:
     """Sync up to ``limit`` requested rosters; returns how many succeeded."""
     done = 0
-    for job in claim_roster_syncs(runtime, limit, policy.lease_seconds):
+    lease = max(policy.lease_seconds, ROSTER_LEASE_SECONDS)
+    for job in claim_roster_syncs(runtime, limit, lease):
         if sync_roster(runtime, job, policy):
             done += 1
     return done

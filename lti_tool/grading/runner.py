@@ -63,11 +63,13 @@ def housekeeping(runtime: Runtime, worker_id: str, policy: DeliveryPolicy) -> bo
     return True
 
 
-def run_once(runtime: Runtime, worker_id: str, policy: DeliveryPolicy) -> DeliveryCounts:
+def run_once(runtime: Runtime, worker_id: str, policy: DeliveryPolicy, *,
+             with_housekeeping: bool = True) -> DeliveryCounts:
     """One round: a batch of grades, requested roster syncs, housekeeping when due."""
     counts = deliver_due(runtime, worker_id, policy.batch_size, policy=policy)
     sync_requested_rosters(runtime, policy)
-    housekeeping(runtime, worker_id, policy)
+    if with_housekeeping:
+        housekeeping(runtime, worker_id, policy)
     return counts
 
 
@@ -82,9 +84,16 @@ def run_worker(runtime: Runtime, stop_event: threading.Event, *, worker_id: str 
     policy = policy or DeliveryPolicy.from_settings(runtime.settings)
     log.info("grade delivery started", extra={"worker": worker_id})
     failures = 0
+    # Asking the shared store whether housekeeping is due is a write on the database
+    # store: ask at most once a minute from each process.
+    next_housekeeping_check = 0.0
     while not stop_event.is_set():
         try:
-            counts = run_once(runtime, worker_id, policy)
+            check = time.monotonic() >= next_housekeeping_check
+            counts = run_once(runtime, worker_id, policy, with_housekeeping=check)
+            if check:
+                next_housekeeping_check = time.monotonic() + min(
+                    60.0, policy.housekeeping_seconds)
             failures = 0
         except Exception as exc:  # keep delivering after a passing outage
             failures += 1

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, or_, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from lti_tool.persistence import utcnow
@@ -46,11 +48,14 @@ def _is_pending(sync: RosterSync) -> bool:
 
 def request_roster_sync(db: Session, context: LtiContext) -> None:
     """Ask the delivery loop to sync this context's roster (no HTTP here)."""
-    sync = db.get(RosterSync, context.id)
     now = utcnow()
-    if sync is None:
-        db.add(RosterSync(context_pk=context.id, requested_at=now))
-    elif not _is_pending(sync):
+    # Two educators opening the dashboard at once must not collide on the insert.
+    dialect = db.get_bind().dialect.name
+    insert = pg_insert if dialect == "postgresql" else sqlite_insert
+    db.execute(insert(RosterSync).values(context_pk=context.id, requested_at=now)
+               .on_conflict_do_nothing(index_elements=["context_pk"]))
+    sync = db.get(RosterSync, context.id, populate_existing=True)
+    if sync is not None and not _is_pending(sync):
         sync.requested_at = now
     db.flush()
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import socket
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 
@@ -304,7 +305,8 @@ def _stop(stack) -> None:
         httpd = server.server
         stopper = threading.Thread(target=httpd.shutdown)
         stopper.start()
-        while stopper.is_alive():
+        deadline = time.monotonic() + 5
+        while stopper.is_alive() and time.monotonic() < deadline:
             try:
                 socket.create_connection(httpd.server_address[:2], timeout=1).close()
             except OSError:

@@ -3,6 +3,7 @@ lost, and nothing older written over something newer."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -11,6 +12,7 @@ from sqlalchemy import select
 from lti_tool.persistence import utcnow
 from lti_tool.persistence.models import Activity, LtiUser
 from lti_tool.services.grades import delivery_states, send_again
+from tests.grading.conftest import FAST_POLICY
 
 
 def _final_row(world, link="rl-a1", learner="learner-1", level=2):
@@ -33,20 +35,23 @@ def test_a_passing_failure_is_retried_with_backoff_until_delivered(world, kind, 
     _, _, outbox_id = _final_row(world)
     lms.fault("scores", kind, **extra)
 
+    policy = replace(FAST_POLICY, backoff_base_seconds=20, backoff_cap_seconds=3600)
     before = utcnow()
-    counts = arrange.deliver()
+    counts = arrange.deliver(policy=policy)
+    after = utcnow()
     assert counts.retrying == 1 and counts.delivered == 0
     row = arrange.row(outbox_id)
     assert (row.status, row.tries, row.last_error_code) == ("pending", 1, code)
-    # Backoff: 0.05 s base, equal jitter -> between half and all of it.
-    assert before + timedelta(seconds=0.02) <= row.next_attempt_at
-    assert arrange.deliver().claimed == 0  # not due yet
+    # First retry: 20 s with equal jitter, so between 10 and 20 s later.
+    assert before + timedelta(seconds=10) <= row.next_attempt_at <= after + timedelta(seconds=20)
+    assert arrange.deliver(policy=policy).claimed == 0  # not due yet
 
     arrange.make_due()
-    arrange.deliver()
+    arrange.deliver(policy=policy)
     second_try = arrange.row(outbox_id)
     assert second_try.tries == 2
-    assert second_try.next_attempt_at - utcnow() <= timedelta(seconds=0.1)
+    if second_try.status == "pending":  # the second try failed too: the wait doubles
+        assert second_try.next_attempt_at - utcnow() >= timedelta(seconds=19)
 
     arrange.drain()
     row = arrange.row(outbox_id)
@@ -64,9 +69,11 @@ def test_429_waits_as_long_as_retry_after_says(world):
     lms.fault("scores", "429", retry_after=30)
     started = utcnow()
     arrange.deliver()
+    ended = utcnow()
     row = arrange.row(outbox_id)
     assert row.last_error_code == "rate_limited"
-    assert timedelta(seconds=29) <= row.next_attempt_at - started <= timedelta(seconds=32)
+    assert started + timedelta(seconds=30) <= row.next_attempt_at
+    assert row.next_attempt_at <= ended + timedelta(seconds=30)
     arrange.drain()
     assert lms.result(lms.lineitem_url("rl-a1"), "learner-1")["resultScore"] == 2
 

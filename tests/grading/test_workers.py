@@ -9,7 +9,6 @@ import sys
 import threading
 import time
 from collections import Counter
-from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import func, insert, select
@@ -141,7 +140,7 @@ def test_a_worker_killed_mid_delivery_loses_nothing(pg_world, tmp_path):
     activity = arrange.activity(arrange.link("rl-a1"))
     outbox_id = arrange.attempt(activity, "learner-1").final(level=2)
     # The platform takes its time over the first score: the worker dies waiting.
-    lms.fault("scores", "slow", delay=2.5)
+    lms.fault("scores", "slow", delay=4)
 
     schema = world.runtime.settings.extra["database_schema"]
     env = {
@@ -154,7 +153,7 @@ def test_a_worker_killed_mid_delivery_loses_nothing(pg_world, tmp_path):
     }
     worker = subprocess.Popen(
         [sys.executable, "-c", "from lti_tool.cli import main; main()", "worker", "--id", "doomed",
-         "--lease-seconds", "1.5", "--poll-seconds", "0.05"],
+         "--lease-seconds", "3", "--poll-seconds", "0.05"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         _wait_for(lambda: lms.counts().get("scores", 0) >= 1 or worker.poll() is not None, 20,
@@ -184,4 +183,3 @@ def test_a_worker_killed_mid_delivery_loses_nothing(pg_world, tmp_path):
     history = lms.scores(lineitem, "learner-1")
     assert history[-1]["timestamp"] == row.sent_timestamp.isoformat(timespec="seconds")
     assert lms.result(lineitem, "learner-1")["resultScore"] == 2
-    assert row.sent_timestamp - utcnow() < timedelta(seconds=2)
