@@ -8,8 +8,11 @@ with a reason, unless LTI_TOOL_TEST_REQUIRE_SERVICES=1 (CI), which makes a skip 
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -119,15 +122,39 @@ def tool_private_key():
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
+_sqlite_template: dict[str, Path] = {}
+
+
+def _migrated_sqlite_copy(target: Path) -> None:
+    """Copy a database migrated once per test process: migrating per test costs ~0.3 s."""
+    from lti_tool.persistence import make_engine, migrate
+
+    if "path" not in _sqlite_template:
+        folder = Path(tempfile.mkdtemp(prefix="lti-tool-template-"))
+        template = folder / "template.sqlite3"
+        engine = make_engine(f"sqlite:///{template}")
+        migrate(engine)
+        with engine.connect() as connection:
+            connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        engine.dispose()
+        _sqlite_template["path"] = template
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if not target.exists():
+        shutil.copyfile(_sqlite_template["path"], target)
+
+
 def build_app(backend: Backend, tool_private_key, **overrides):
     """A migrated app with one tool key, on ``backend``."""
     from lti_tool import create_app
     from lti_tool.persistence import migrate
 
     config = {"base_url": "http://localhost", **backend.config, **overrides}
+    url = config.get("database_url", "")
+    if url.startswith("sqlite:///"):
+        _migrated_sqlite_copy(Path(url[len("sqlite:///"):]))
     app = create_app(config)
     runtime = app.extensions["lti_tool"]
-    migrate(runtime.engine)
+    migrate(runtime.engine)  # a no-op on the copied template; real work on PostgreSQL
     with runtime.session() as db:
         runtime.keyring.create(db, tool_private_key)
     backend.cleanups.insert(0, runtime.dispose)

@@ -56,6 +56,8 @@ def _gunicorn(app_factory, host: str, port: int, workers: int, threads: int,
             self.cfg.set("timeout", 60)
             self.cfg.set("graceful_timeout", 20)
             self.cfg.set("accesslog", "-")
+            # %(U)s leaves the query string out: it carries launch sessions and tokens.
+            self.cfg.set("access_log_format", '%(h)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(L)s')
             if post_worker_init is not None:
                 self.cfg.set("post_worker_init", post_worker_init)
 
@@ -131,4 +133,6 @@ def register(main: click.Group) -> None:
         register_sandbox(runtime, f"{base}/sandbox")
         runtime.dispose()
         click.echo(f"Sandbox LMS: {base}/sandbox/  (tool: {base}/)")
-        _serve(host, port, 1, 8, {"sandbox": True, "base_url": base})
+        # The mounted sandbox is a plain-http local address: let dynamic registration reach it.
+        _serve(host, port, 1, 8, {"sandbox": True, "base_url": base,
+                                  "allow_private_registration_urls": True})

@@ -29,7 +29,10 @@ class ServerThread:
         self.target = _Late()
         self.server = make_server(host, 0, self.target, threaded=True)
         self.port = self.server.server_port
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        # A short poll interval lets stop() return at once instead of after 0.5 s.
+        self.thread = threading.Thread(
+            target=lambda: self.server.serve_forever(poll_interval=0.05), daemon=True
+        )
 
     def start(self, app) -> None:
         self.target.app = app
