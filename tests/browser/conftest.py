@@ -71,3 +71,30 @@ def axe_violations(frame, *, impacts=("serious", "critical")) -> list[dict]:
          "nodes": [n["target"] for n in v["nodes"]][:5]}
         for v in violations if v["impact"] in impacts
     ]
+
+
+@pytest.fixture(scope="module")
+def shared_stack(tmp_path_factory, tool_private_key):
+    """One live stack for a whole test module (tests keep apart by using different users or
+    links): a stack costs about a second to start."""
+    from tests.conftest import make_backend
+    from tests.support.live import start_stack
+
+    backend = make_backend("sqlite", tmp_path_factory.mktemp("browser-stack"))
+    running = start_stack(backend, tool_private_key)
+    yield running
+    running.stop()
+    for cleanup in backend.cleanups:
+        cleanup()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _patient_expectations():
+    """Playwright's expect() waits 5 s by default: too little on a busy two-core CI machine."""
+    try:
+        from playwright.sync_api import expect
+    except ImportError:  # the browser fixture says so, and skips or fails
+        return
+    from tests.browser.walk import TIMEOUT
+
+    expect.set_options(timeout=TIMEOUT)

@@ -211,6 +211,8 @@
         this.say("Saved, except " + held.length + " example" + (held.length === 1 ? "" : "s") +
           " that may identify someone: see the message by " +
           (held.length === 1 ? "it" : "them") + ".", true);
+        // Not everything was kept: stay on the page so the example is not lost.
+        return false;
       } else {
         this.clearIdentifiable();
         var now = new Date();
