@@ -32,7 +32,6 @@ lint: $(STAMP)
 ## Benchmarks (results recorded in bench/results.md).
 bench: $(STAMP)
 	$(BIN)/python -m bench.grade_delivery
-	$(BIN)/python -m bench.dashboard
 
 ## Save the main pages as PNG at desktop and phone width into screenshots/.
 screenshots: $(STAMP)
