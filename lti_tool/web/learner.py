@@ -599,10 +599,14 @@ def save_level(attempt_id: int, number: int):
     lvl = _level_or_404(attempt, number)
     form = request.form
     action = form.get("action", "save")
-    if not attempt.is_editable_by_learner:
-        return error_response(409, "attempt_locked",
-                              "This attempt has been submitted and can no longer change.")
     page = read_page(form, attempt, lvl)
+    if not attempt.is_editable_by_learner:
+        message = ("This attempt was submitted (perhaps from another tab) and can no longer "
+                   "change, so this page was not saved. Your text is still here to copy.")
+        if wants_json():
+            return error_response(409, "attempt_locked", message)
+        return _render_level(row, attempt, lvl, status=409, page=page,
+                             error_code="attempt_locked", error_message=message)
     if page.errors:
         if wants_json():
             return error_response(400, "evidence_too_long",

@@ -27,8 +27,8 @@ NHS_NUMBER = "943 476 5919"  # valid modulus 11 check digit
 
 
 @pytest.fixture
-def setup(world, course):
-    """A course whose link's activity is set per test with ``setup(**settings)``; returns
+def learner_setup(world, course):
+    """A course whose link's activity is set per test with ``learner_setup(**settings)``; returns
     (activity, learner launch session id)."""
 
     def arrange(**settings):
@@ -84,8 +84,8 @@ def stored(world, attempt_id) -> models.Attempt:
     return world.db.get(models.Attempt, attempt_id)
 
 
-def test_start_page_says_what_how_and_how_long(pages, setup):
-    _activity, ls = setup(top_level=3, target_level=2, knowledge_check=True,
+def test_start_page_says_what_how_and_how_long(pages, learner_setup):
+    _activity, ls = learner_setup(top_level=3, target_level=2, knowledge_check=True,
                           self_assessment=True, review_required=True)
     page = pages.get("/learner/", ls)
     text = text_of(page.text)
@@ -100,8 +100,8 @@ def test_start_page_says_what_how_and_how_long(pages, setup):
     assert "Start the assessment" in text
 
 
-def test_a_level_page_shows_each_question_format_accessibly(pages, setup, runtime):
-    _activity, ls = setup(**KNOWLEDGE_ONLY)
+def test_a_level_page_shows_each_question_format_accessibly(pages, learner_setup, runtime):
+    _activity, ls = learner_setup(**KNOWLEDGE_ONLY)
     attempt_id, _ = start(pages, ls)
     page, _fields = page_form(pages, ls, attempt_id)
     html = page.text
@@ -123,8 +123,8 @@ def test_a_level_page_shows_each_question_format_accessibly(pages, setup, runtim
     assert f"0 of {len(items)} done" in text_of(html)
 
 
-def test_saving_without_javascript_keeps_answers_and_moves_on(pages, setup, runtime, world):
-    _activity, ls = setup(**{**KNOWLEDGE_ONLY, "top_level": 2, "target_level": 2})
+def test_saving_without_javascript_keeps_answers_and_moves_on(pages, learner_setup, runtime, world):
+    _activity, ls = learner_setup(**{**KNOWLEDGE_ONLY, "top_level": 2, "target_level": 2})
     attempt_id, _ = start(pages, ls)
     _page, fields = page_form(pages, ls, attempt_id)
     items = items_of(runtime)
@@ -141,8 +141,8 @@ def test_saving_without_javascript_keeps_answers_and_moves_on(pages, setup, runt
     assert page.text.count(" checked") >= len(items) // 2
 
 
-def test_autosave_answers_json_with_the_new_version_and_progress(pages, setup, runtime):
-    _activity, ls = setup(**KNOWLEDGE_ONLY)
+def test_autosave_answers_json_with_the_new_version_and_progress(pages, learner_setup, runtime):
+    _activity, ls = learner_setup(**KNOWLEDGE_ONLY)
     attempt_id, _ = start(pages, ls)
     _page, fields = page_form(pages, ls, attempt_id)
     item = items_of(runtime)[0]
@@ -156,8 +156,8 @@ def test_autosave_answers_json_with_the_new_version_and_progress(pages, setup, r
     assert body["progress"]["levels"]["1"]["done"] == 1
 
 
-def test_a_half_finished_ranking_is_kept_and_pointed_out(pages, setup, runtime, world):
-    _activity, ls = setup(**KNOWLEDGE_ONLY)
+def test_a_half_finished_ranking_is_kept_and_pointed_out(pages, learner_setup, runtime, world):
+    _activity, ls = learner_setup(**KNOWLEDGE_ONLY)
     attempt_id, _ = start(pages, ls)
     _page, fields = page_form(pages, ls, attempt_id)
     rank = next(i for i in items_of(runtime) if i.format is ItemFormat.RANK)
@@ -185,8 +185,8 @@ def test_a_half_finished_ranking_is_kept_and_pointed_out(pages, setup, runtime, 
     assert "position 1 is used more than once" in text_of(again.text)
 
 
-def test_a_stale_page_is_refused_and_keeps_the_learners_text(pages, setup, runtime, world):
-    _activity, ls = setup(**SELF_ONLY)
+def test_a_stale_page_is_refused_and_keeps_the_learners_text(pages, learner_setup, runtime, world):
+    _activity, ls = learner_setup(**SELF_ONLY)
     attempt_id, _ = start(pages, ls)
     _page, tab_a = page_form(pages, ls, attempt_id)
     _page, tab_b = page_form(pages, ls, attempt_id)
@@ -216,8 +216,8 @@ def test_a_stale_page_is_refused_and_keeps_the_learners_text(pages, setup, runti
                      attempts.domain_attempt(stored(world, attempt_id)).evidence.values()]
 
 
-def test_autosave_of_a_stale_page_answers_409_attempt_stale(pages, setup, runtime):
-    _activity, ls = setup(**SELF_ONLY)
+def test_autosave_of_a_stale_page_answers_409_attempt_stale(pages, learner_setup, runtime):
+    _activity, ls = learner_setup(**SELF_ONLY)
     attempt_id, _ = start(pages, ls)
     _page, fields = page_form(pages, ls, attempt_id)
     indicator = runtime.content.framework.primary_dimension.level(1).indicators[0]
@@ -234,8 +234,8 @@ def test_autosave_of_a_stale_page_answers_409_attempt_stale(pages, setup, runtim
 
 
 def test_oversize_evidence_is_refused_with_a_clear_message_and_nothing_lost(
-        pages, setup, runtime, world):
-    _activity, ls = setup(**SELF_ONLY)
+        pages, learner_setup, runtime, world):
+    _activity, ls = learner_setup(**SELF_ONLY)
     attempt_id, _ = start(pages, ls)
     _page, fields = page_form(pages, ls, attempt_id)
     indicator = runtime.content.framework.primary_dimension.level(1).indicators[0]
@@ -255,8 +255,8 @@ def test_oversize_evidence_is_refused_with_a_clear_message_and_nothing_lost(
     assert attempts.domain_attempt(stored(world, attempt_id)).evidence == {}
 
 
-def test_nhs_number_warning_before_saving(pages, setup, runtime, world):
-    _activity, ls = setup(**SELF_ONLY)
+def test_nhs_number_warning_before_saving(pages, learner_setup, runtime, world):
+    _activity, ls = learner_setup(**SELF_ONLY)
     attempt_id, _ = start(pages, ls)
     _page, fields = page_form(pages, ls, attempt_id)
     indicator = runtime.content.framework.primary_dimension.level(1).indicators[0]
@@ -285,8 +285,8 @@ def test_nhs_number_warning_before_saving(pages, setup, runtime, world):
     assert attempts.identifiable_details("ref 943 476 5918") == []
 
 
-def test_evidence_is_escaped(pages, setup, runtime):
-    _activity, ls = setup(**SELF_ONLY)
+def test_evidence_is_escaped(pages, learner_setup, runtime):
+    _activity, ls = learner_setup(**SELF_ONLY)
     attempt_id, _ = start(pages, ls)
     _page, fields = page_form(pages, ls, attempt_id)
     indicator = runtime.content.framework.primary_dimension.level(1).indicators[0]
@@ -299,8 +299,8 @@ def test_evidence_is_escaped(pages, setup, runtime):
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
 
 
-def test_an_unlinked_example_is_kept_as_a_draft(pages, setup, world):
-    _activity, ls = setup(**SELF_ONLY)
+def test_an_unlinked_example_is_kept_as_a_draft(pages, learner_setup, world):
+    _activity, ls = learner_setup(**SELF_ONLY)
     attempt_id, _ = start(pages, ls)
     _page, fields = page_form(pages, ls, attempt_id)
     ev_id = fields["ev"]
@@ -310,8 +310,8 @@ def test_an_unlinked_example_is_kept_as_a_draft(pages, setup, world):
     assert "Choose at least one indicator this example shows" in text_of(page.text)
 
 
-def test_csrf_token_missing_is_refused(pages, setup, world):
-    _activity, ls = setup(**SELF_ONLY)
+def test_csrf_token_missing_is_refused(pages, learner_setup, world):
+    _activity, ls = learner_setup(**SELF_ONLY)
     attempt_id, _ = start(pages, ls)
     _page, fields = page_form(pages, ls, attempt_id)
     fields.pop("csrf_token")
@@ -322,8 +322,8 @@ def test_csrf_token_missing_is_refused(pages, setup, world):
     assert start_refused.status_code == 403
 
 
-def test_a_learner_cannot_open_another_learners_attempt(pages, setup, world, course):
-    _activity, ls = setup(**SELF_ONLY)
+def test_a_learner_cannot_open_another_learners_attempt(pages, learner_setup, world, course):
+    _activity, ls = learner_setup(**SELF_ONLY)
     attempt_id, _ = start(pages, ls)
     other_ls = world.launch(course.learners[1], course.context, course.link, "learner")
     world.commit()
@@ -347,9 +347,9 @@ def test_a_learner_cannot_open_another_learners_attempt(pages, setup, world, cou
     assert pages.get(level_path(attempt_id), educator_ls).status_code == 403
 
 
-def test_review_lists_what_is_missing_and_submit_needs_confirmation(pages, setup, runtime,
+def test_review_lists_what_is_missing_and_submit_needs_confirmation(pages, learner_setup, runtime,
                                                                      world):
-    _activity, ls = setup(**SELF_ONLY)
+    _activity, ls = learner_setup(**SELF_ONLY)
     attempt_id, _ = start(pages, ls)
     review = pages.get(f"/learner/attempts/{attempt_id}/review", ls)
     text = text_of(review.text)
@@ -388,8 +388,8 @@ def submit_everything(pages, ls, runtime, attempt_id, top_level):
                       {"version": form_values(review.text)["version"], "confirm": "1"})
 
 
-def test_result_shows_level_feedback_chart_and_next_steps(pages, setup, runtime, world):
-    _activity, ls = setup(knowledge_check=True, self_assessment=False, review_required=False,
+def test_result_shows_level_feedback_chart_and_next_steps(pages, learner_setup, runtime, world):
+    _activity, ls = learner_setup(knowledge_check=True, self_assessment=False, review_required=False,
                           top_level=2, target_level=2)
     attempt_id, _ = start(pages, ls)
     # Level 1 best, level 2 left unanswered: level 1 achieved, level 2 stands in the way.
@@ -419,8 +419,8 @@ def test_result_shows_level_feedback_chart_and_next_steps(pages, setup, runtime,
     assert "You did not answer this question." in text
 
 
-def test_review_return_resubmit_and_printable_record(pages, setup, runtime, world, course):
-    activity, ls = setup(knowledge_check=False, self_assessment=True, review_required=True,
+def test_review_return_resubmit_and_printable_record(pages, learner_setup, runtime, world, course):
+    activity, ls = learner_setup(knowledge_check=False, self_assessment=True, review_required=True,
                          top_level=1, target_level=1, new_attempts_allowed=True)
     attempt_id, _ = start(pages, ls)
     response = submit_everything(pages, ls, runtime, attempt_id, 1)
@@ -482,8 +482,8 @@ def test_review_return_resubmit_and_printable_record(pages, setup, runtime, worl
     assert [r.number for r in rows] == [1, 2]
 
 
-def test_no_new_attempt_when_the_activity_allows_none(pages, setup, runtime):
-    _activity, ls = setup(**{**SELF_ONLY, "new_attempts_allowed": False})
+def test_no_new_attempt_when_the_activity_allows_none(pages, learner_setup, runtime):
+    _activity, ls = learner_setup(**{**SELF_ONLY, "new_attempts_allowed": False})
     attempt_id, _ = start(pages, ls)
     review = pages.get(f"/learner/attempts/{attempt_id}/review", ls)
     pages.post(f"/learner/attempts/{attempt_id}/submit", ls,
@@ -497,8 +497,8 @@ def test_no_new_attempt_when_the_activity_allows_none(pages, setup, runtime):
     assert refused.headers["X-Error-Code"] == "attempt_not_allowed"
 
 
-def test_answers_are_shown_locked_after_a_return(pages, setup, runtime, world, course):
-    _activity, ls = setup(knowledge_check=True, self_assessment=True, review_required=True,
+def test_answers_are_shown_locked_after_a_return(pages, learner_setup, runtime, world, course):
+    _activity, ls = learner_setup(knowledge_check=True, self_assessment=True, review_required=True,
                           top_level=1, target_level=1)
     attempt_id, _ = start(pages, ls)
     submit_everything(pages, ls, runtime, attempt_id, 1)
@@ -539,8 +539,8 @@ def test_domain_answer_shapes_round_trip(runtime):
 
 
 def test_one_example_supports_indicators_at_several_levels_and_can_be_removed(
-        pages, setup, runtime, world):
-    _activity, ls = setup(**SELF_ONLY)
+        pages, learner_setup, runtime, world):
+    _activity, ls = learner_setup(**SELF_ONLY)
     attempt_id, _ = start(pages, ls)
     dimension = runtime.content.framework.primary_dimension
     first, second = dimension.level(1).indicators[0], dimension.level(2).indicators[0]
@@ -565,3 +565,19 @@ def test_one_example_supports_indicators_at_several_levels_and_can_be_removed(
     assert attempts.domain_attempt(row).evidence == {}
     assert [e.kind for e in attempts.history(world.db, row)][-2:] == [
         "evidence_saved", "evidence_deleted"]
+
+
+def test_saving_after_a_submission_from_another_tab_keeps_the_text(pages, learner_setup, runtime,
+                                                                    world):
+    _activity, ls = learner_setup(**SELF_ONLY)
+    attempt_id, _ = start(pages, ls)
+    _page, fields = page_form(pages, ls, attempt_id)
+    review = pages.get(f"/learner/attempts/{attempt_id}/review", ls)
+    pages.post(f"/learner/attempts/{attempt_id}/submit", ls,
+               {"version": form_values(review.text)["version"], "confirm": "1"})
+    ev_id = fields["ev"]
+    late = pages.post(level_path(attempt_id), ls, {
+        **fields, f"ev-{ev_id}-situation": "Written in the other tab"})
+    assert late.status_code == 409
+    assert "can no longer change" in text_of(late.text)
+    assert "Written in the other tab" in late.text
