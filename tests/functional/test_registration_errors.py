@@ -47,7 +47,7 @@ def used_invites(runtime) -> int:
 
 @pytest.fixture
 def stack(backend, tool_private_key):
-    made = start_stack(backend, tool_private_key, register=False, http_timeout_seconds=1)
+    made = start_stack(backend, tool_private_key, register=False, http_timeout_seconds=3)
     yield made
     made.stop()
 
@@ -76,10 +76,10 @@ def confirm(http: requests.Session, stack, page: requests.Response) -> requests.
     ("401", "platform_refused", "refused the registration token (HTTP 401)"),
     ("404", "platform_refused", "refused the request (HTTP 404)"),
     ("drop", "platform_unreachable", "could not reach the LMS"),
-    ("slow", "platform_unreachable", "did not answer within 1 seconds"),
+    ("slow", "platform_unreachable", "did not answer within 3 seconds"),
 ])
 def test_a_failing_configuration_fetch_is_explained(stack, kind, code, says):
-    fault(stack, "openid_configuration", kind, delay=3)
+    fault(stack, "openid_configuration", kind, delay=5)
 
     page = requests.get(frame_url(stack), timeout=30)
 

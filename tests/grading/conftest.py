@@ -295,7 +295,8 @@ class World:
         return self.stack.runtime
 
 
-TEST_OVERRIDES = {"http_timeout_seconds": 0.5}
+# Short enough for the "slow" fault test, long enough for a busy 2-core CI machine.
+TEST_OVERRIDES = {"http_timeout_seconds": 3}
 
 
 def _stop(stack) -> None:

@@ -26,8 +26,8 @@ def _final_row(world, link="rl-a1", learner="learner-1", level=2):
     [
         ("500", {"count": 2}, "platform_unavailable"),
         ("drop", {"count": 2}, "connection_dropped"),
-        # The client gives up after 0.5 s (http_timeout_seconds in these tests).
-        ("slow", {"count": 1, "delay": 0.8}, "timeout"),
+        # The client gives up after 3 s (http_timeout_seconds in these tests).
+        ("slow", {"count": 1, "delay": 4}, "timeout"),
     ],
 )
 def test_a_passing_failure_is_retried_with_backoff_until_delivered(world, kind, extra, code):

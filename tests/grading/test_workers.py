@@ -140,7 +140,7 @@ def test_a_worker_killed_mid_delivery_loses_nothing(pg_world, tmp_path):
     activity = arrange.activity(arrange.link("rl-a1"))
     outbox_id = arrange.attempt(activity, "learner-1").final(level=2)
     # The platform takes its time over the first score: the worker dies waiting.
-    lms.fault("scores", "slow", delay=4)
+    lms.fault("scores", "slow", delay=9)
 
     schema = world.runtime.settings.extra["database_schema"]
     env = {
@@ -153,7 +153,7 @@ def test_a_worker_killed_mid_delivery_loses_nothing(pg_world, tmp_path):
     }
     worker = subprocess.Popen(
         [sys.executable, "-c", "from lti_tool.cli import main; main()", "worker", "--id", "doomed",
-         "--lease-seconds", "3", "--poll-seconds", "0.05"],
+         "--lease-seconds", "6", "--poll-seconds", "0.05"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         _wait_for(lambda: lms.counts().get("scores", 0) >= 1 or worker.poll() is not None, 20,
@@ -169,7 +169,7 @@ def test_a_worker_killed_mid_delivery_loses_nothing(pg_world, tmp_path):
     # The lease still holds: nobody else may send the row yet.
     assert deliver_due(world.runtime, "rescuer", 10).claimed == 0
 
-    _wait_for(lambda: arrange.row(outbox_id).claimed_until <= utcnow(), 5, "lease expiry")
+    _wait_for(lambda: arrange.row(outbox_id).claimed_until <= utcnow(), 10, "lease expiry")
     counts = deliver_due(world.runtime, "rescuer", 10)
     assert counts.delivered == 1
     row = arrange.row(outbox_id)
@@ -179,7 +179,7 @@ def test_a_worker_killed_mid_delivery_loses_nothing(pg_world, tmp_path):
     # refused (409), so the older score never overwrites the newer.
     lineitem = lms.lineitem_url("rl-a1")
     _wait_for(lambda: lms.state()["score_rejections"] or
-              len(lms.scores(lineitem, "learner-1")) > 1, 5, "the slow call to finish")
+              len(lms.scores(lineitem, "learner-1")) > 1, 15, "the slow call to finish")
     history = lms.scores(lineitem, "learner-1")
     assert history[-1]["timestamp"] == row.sent_timestamp.isoformat(timespec="seconds")
     assert lms.result(lineitem, "learner-1")["resultScore"] == 2

@@ -79,8 +79,8 @@ def test_drop_closes_the_connection_without_an_answer(live_sandbox, driver, clie
                "User-Agent": "sandbox-tests/1"}
     with requests.Session() as session:
         with pytest.raises(requests.ConnectionError):
-            session.post(url, json=_score(1), headers=headers, timeout=5)
-        answered = session.post(url, json=_score(2), headers=headers, timeout=5)
+            session.post(url, json=_score(1), headers=headers, timeout=30)
+        answered = session.post(url, json=_score(2), headers=headers, timeout=30)
     assert answered.status_code == 204
     assert sandbox.snapshot()["counts"]["scores"] == 2
 
