@@ -7,7 +7,6 @@ hosts); the embedded default runs it in one thread of the server process
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 import secrets
@@ -19,6 +18,7 @@ from lti_tool.grading.delivery import DeliveryCounts, claim_due, deliver_jobs
 from lti_tool.grading.policy import DeliveryPolicy
 from lti_tool.grading.roster_sync import sync_requested_rosters
 from lti_tool.runtime import Runtime
+from lti_tool.services.launches import prune_expired_sessions
 
 log = logging.getLogger("lti_tool.grading")
 
@@ -46,18 +46,9 @@ def housekeeping(runtime: Runtime, worker_id: str, policy: DeliveryPolicy) -> bo
     ``housekeeping_seconds`` across every process (an atomic add in the shared store)."""
     if not runtime.store.add(HOUSEKEEPING_KEY, worker_id, int(policy.housekeeping_seconds)):
         return False
-    pruned = swept = 0
-    try:
-        launches = importlib.import_module("lti_tool.services.launches")
-    except ModuleNotFoundError:
-        launches = None
-    prune = getattr(launches, "prune_expired_sessions", None)
-    if prune is not None:
-        with runtime.session() as db:
-            pruned = prune(db) or 0
-    sweep = getattr(runtime.store, "sweep_expired", None)
-    if sweep is not None:
-        swept = sweep() or 0
+    with runtime.session() as db:
+        pruned = prune_expired_sessions(db) or 0
+    swept = runtime.store.sweep_expired() or 0
     log.info("housekeeping", extra={"launch_sessions_pruned": pruned, "entries_swept": swept,
                                     "worker": worker_id})
     return True
