@@ -5,22 +5,9 @@ from __future__ import annotations
 
 import time
 
-import pytest
-from launch_platform import Driver, FakePlatform, error_code, register
+from launch_platform import Driver, error_code, register
 
 from tests.conftest import build_app
-
-
-@pytest.fixture
-def platform(dbs):
-    made = FakePlatform()
-    register(dbs, made)
-    return made
-
-
-@pytest.fixture
-def driver(client, platform):
-    return Driver(client, platform)
 
 
 def test_key_set_is_fetched_once_and_cached(driver, platform):

@@ -4,7 +4,7 @@ PyLTI1p3 skips: replay, aud/azp, clock skew, browser binding, RS256 only).
 Each refused launch must answer 4xx with its stable code on a page fit for the iframe, and
 never reach the launch's home page. Checks that touch shared state (state, nonce, replay,
 key sets) run on both backends (``driver``); checks of the token alone run on the embedded
-default only (``token_driver``), which keeps the suite fast.
+default only (``sqlite_driver``), which keeps the suite fast.
 """
 
 from __future__ import annotations
@@ -16,29 +16,9 @@ import time
 
 import jwt
 import pytest
-from launch_platform import MEMBERSHIP, Driver, FakePlatform, error_code, platform_key, register
+from launch_platform import MEMBERSHIP, Driver, error_code, platform_key
 
 from lti_tool.lti.claims import Claim
-
-
-@pytest.fixture
-def platform(dbs):
-    made = FakePlatform()
-    register(dbs, made)
-    return made
-
-
-@pytest.fixture
-def driver(client, platform):
-    return Driver(client, platform)
-
-
-@pytest.fixture
-def token_driver(sqlite_app):
-    made = FakePlatform()
-    with sqlite_app.extensions["lti_tool"].session() as session:
-        register(session, made)
-    return Driver(sqlite_app.test_client(), made)
 
 
 def assert_refused(response, code: str, status: int = 400) -> str:
@@ -101,9 +81,9 @@ def test_launch_clears_the_spent_state_cookie(driver):
     assert "Max-Age=0" in cleared[0] and "Partitioned" in cleared[0]
 
 
-def test_platform_error_answer_is_shown(token_driver):
-    state, _ = token_driver.start()
-    response = token_driver.post_launch(state, None, error="login_required",
+def test_platform_error_answer_is_shown(sqlite_driver):
+    state, _ = sqlite_driver.start()
+    response = sqlite_driver.post_launch(state, None, error="login_required",
                                   error_description="Not logged in")
     page = assert_refused(response, "launch_platform_error")
     assert "login_required" in page
@@ -112,23 +92,23 @@ def test_platform_error_answer_is_shown(token_driver):
 # -- the id_token as a JWT ------------------------------------------------------------
 
 
-def test_not_a_jwt_is_refused(token_driver):
-    state, _ = token_driver.start()
-    assert_refused(token_driver.post_launch(state, "this.is-not.a-jwt"), "launch_token_invalid")
+def test_not_a_jwt_is_refused(sqlite_driver):
+    state, _ = sqlite_driver.start()
+    assert_refused(sqlite_driver.post_launch(state, "this.is-not.a-jwt"), "launch_token_invalid")
 
 
-def test_two_part_token_is_refused(token_driver):
-    state, _ = token_driver.start()
-    assert_refused(token_driver.post_launch(state, "abc.def"), "launch_token_invalid")
+def test_two_part_token_is_refused(sqlite_driver):
+    state, _ = sqlite_driver.start()
+    assert_refused(sqlite_driver.post_launch(state, "abc.def"), "launch_token_invalid")
 
 
-def test_missing_id_token_is_refused(token_driver):
-    state, _ = token_driver.start()
-    assert_refused(token_driver.post_launch(state, None), "launch_claim_missing")
+def test_missing_id_token_is_refused(sqlite_driver):
+    state, _ = sqlite_driver.start()
+    assert_refused(sqlite_driver.post_launch(state, None), "launch_claim_missing")
 
 
-def test_header_without_kid_is_refused(token_driver):
-    assert_refused(token_driver.launch(sign={"kid": None}), "launch_kid_missing")
+def test_header_without_kid_is_refused(sqlite_driver):
+    assert_refused(sqlite_driver.launch(sign={"kid": None}), "launch_kid_missing")
 
 
 def test_unknown_kid_is_refused(driver):
@@ -136,17 +116,17 @@ def test_unknown_kid_is_refused(driver):
 
 
 @pytest.mark.parametrize("algorithm", ["HS256", "none", "RS512"])
-def test_only_rs256_is_accepted(token_driver, algorithm):
-    state, nonce = token_driver.start()
-    body = token_driver.platform.claims(nonce)
+def test_only_rs256_is_accepted(sqlite_driver, algorithm):
+    state, nonce = sqlite_driver.start()
+    body = sqlite_driver.platform.claims(nonce)
     if algorithm == "HS256":
         token = jwt.encode(body, "shared-secret-guess-" * 3, algorithm="HS256",
                            headers={"kid": "key-1"})
     elif algorithm == "none":
         token = _unsigned(body, {"alg": "none", "kid": "key-1"})
     else:
-        token = token_driver.platform.sign(body, algorithm=algorithm)
-    assert_refused(token_driver.post_launch(state, token), "launch_algorithm_invalid")
+        token = sqlite_driver.platform.sign(body, algorithm=algorithm)
+    assert_refused(sqlite_driver.post_launch(state, token), "launch_algorithm_invalid")
 
 
 def _unsigned(body, header) -> str:
@@ -155,64 +135,64 @@ def _unsigned(body, header) -> str:
     return f"{part(header)}.{part(body)}."
 
 
-def test_signature_by_another_key_is_refused(token_driver):
-    response = token_driver.launch(sign={"kid": "key-1", "key": platform_key(2)})
+def test_signature_by_another_key_is_refused(sqlite_driver):
+    response = sqlite_driver.launch(sign={"kid": "key-1", "key": platform_key(2)})
     assert_refused(response, "launch_signature_invalid")
 
 
-def test_tampered_body_is_refused(token_driver):
-    platform = token_driver.platform
-    state, nonce = token_driver.start()
+def test_tampered_body_is_refused(sqlite_driver):
+    platform = sqlite_driver.platform
+    state, nonce = sqlite_driver.start()
     header, _, signature = platform.sign(platform.claims(nonce)).split(".")
     forged = platform.claims(nonce, roles=[MEMBERSHIP + "Instructor"])
     body = base64.urlsafe_b64encode(json.dumps(forged).encode()).rstrip(b"=").decode()
-    assert_refused(token_driver.post_launch(state, f"{header}.{body}.{signature}"),
+    assert_refused(sqlite_driver.post_launch(state, f"{header}.{body}.{signature}"),
                    "launch_signature_invalid")
 
 
 # -- issuer, audience, times, nonce, replay --------------------------------------------
 
 
-def test_wrong_issuer_is_refused(token_driver):
-    response = token_driver.launch(iss="https://other-lms.example.org")
+def test_wrong_issuer_is_refused(sqlite_driver):
+    response = sqlite_driver.launch(iss="https://other-lms.example.org")
     assert_refused(response, "launch_issuer_invalid")
 
 
-def test_wrong_audience_is_refused(token_driver):
-    assert_refused(token_driver.launch(aud="another-tool"), "launch_audience_invalid")
+def test_wrong_audience_is_refused(sqlite_driver):
+    assert_refused(sqlite_driver.launch(aud="another-tool"), "launch_audience_invalid")
 
 
-def test_several_audiences_without_azp_are_refused(token_driver):
-    response = token_driver.launch(aud=[token_driver.platform.client_id, "other-tool"])
+def test_several_audiences_without_azp_are_refused(sqlite_driver):
+    response = sqlite_driver.launch(aud=[sqlite_driver.platform.client_id, "other-tool"])
     assert_refused(response, "launch_audience_invalid")
 
 
-def test_azp_naming_another_client_is_refused(token_driver):
-    client_id = token_driver.platform.client_id
-    response = token_driver.launch(aud=[client_id, "other-tool"], azp="other-tool")
+def test_azp_naming_another_client_is_refused(sqlite_driver):
+    client_id = sqlite_driver.platform.client_id
+    response = sqlite_driver.launch(aud=[client_id, "other-tool"], azp="other-tool")
     assert_refused(response, "launch_audience_invalid")
 
 
-def test_several_audiences_with_our_azp_are_accepted(token_driver):
-    client_id = token_driver.platform.client_id
-    response = token_driver.launch(aud=["other-tool", client_id], azp=client_id)
+def test_several_audiences_with_our_azp_are_accepted(sqlite_driver):
+    client_id = sqlite_driver.platform.client_id
+    response = sqlite_driver.launch(aud=["other-tool", client_id], azp=client_id)
     assert response.status_code == 303
 
 
-def test_expired_token_is_refused(token_driver):
+def test_expired_token_is_refused(sqlite_driver):
     now = int(time.time())
-    assert_refused(token_driver.launch(iat=now - 400, exp=now - 60), "launch_expired")
+    assert_refused(sqlite_driver.launch(iat=now - 400, exp=now - 60), "launch_expired")
 
 
 @pytest.mark.parametrize("claim", ["exp", "iat"])
-def test_token_without_exp_or_iat_is_refused(token_driver, claim):
-    page = assert_refused(token_driver.launch(**{claim: None}), "launch_claim_missing")
+def test_token_without_exp_or_iat_is_refused(sqlite_driver, claim):
+    page = assert_refused(sqlite_driver.launch(**{claim: None}), "launch_claim_missing")
     assert claim in page
 
 
-def test_token_issued_in_the_future_is_refused(token_driver):
+def test_token_issued_in_the_future_is_refused(sqlite_driver):
     now = int(time.time())
-    assert_refused(token_driver.launch(iat=now + 120, exp=now + 420), "launch_time_invalid")
+    assert_refused(sqlite_driver.launch(iat=now + 120, exp=now + 420), "launch_time_invalid")
 
 
 def test_three_seconds_of_clock_skew_are_accepted(driver):
@@ -221,17 +201,17 @@ def test_three_seconds_of_clock_skew_are_accepted(driver):
     assert driver.launch(iat=now + 3, exp=now + 303).status_code == 303
 
 
-def test_just_expired_within_leeway_is_accepted(token_driver):
+def test_just_expired_within_leeway_is_accepted(sqlite_driver):
     now = int(time.time())
-    assert token_driver.launch(iat=now - 300, exp=now - 3).status_code == 303
+    assert sqlite_driver.launch(iat=now - 300, exp=now - 3).status_code == 303
 
 
 def test_wrong_nonce_is_refused(driver):
     assert_refused(driver.launch(nonce="another-login-nonce"), "launch_nonce_invalid")
 
 
-def test_missing_nonce_is_refused(token_driver):
-    assert_refused(token_driver.launch(nonce=None), "launch_claim_missing")
+def test_missing_nonce_is_refused(sqlite_driver):
+    assert_refused(sqlite_driver.launch(nonce=None), "launch_claim_missing")
 
 
 def test_id_token_is_single_use_even_with_a_fresh_state(driver, platform):
@@ -285,15 +265,15 @@ CLAIM_CASES = [
 @pytest.mark.parametrize(("changes", "code", "named"), CLAIM_CASES,
                          ids=[f"{c[1]}-{'-'.join(map(str, c[0].values()))[:30]}"
                               for c in CLAIM_CASES])
-def test_missing_or_ill_typed_claim_is_refused(token_driver, changes, code, named):
-    page = assert_refused(token_driver.launch(**changes), code)
+def test_missing_or_ill_typed_claim_is_refused(sqlite_driver, changes, code, named):
+    page = assert_refused(sqlite_driver.launch(**changes), code)
     assert named in page
 
 
-def test_deep_linking_that_cannot_take_a_resource_link_is_refused(token_driver):
+def test_deep_linking_that_cannot_take_a_resource_link_is_refused(sqlite_driver):
     settings = {"deep_link_return_url": "https://lms.example.org/dl",
                 "accept_types": ["file"], "accept_presentation_document_targets": ["iframe"]}
-    response = token_driver.launch(message_type="LtiDeepLinkingRequest", resource_link=None,
+    response = sqlite_driver.launch(message_type="LtiDeepLinkingRequest", resource_link=None,
                              deep_linking_settings=settings)
     assert_refused(response, "launch_claim_invalid")
 
@@ -301,13 +281,13 @@ def test_deep_linking_that_cannot_take_a_resource_link_is_refused(token_driver):
 # -- what a refusal leaves behind ------------------------------------------------------
 
 
-def test_refusal_logs_one_line_without_the_token(token_driver, caplog):
-    state, nonce = token_driver.start()
-    platform = token_driver.platform
+def test_refusal_logs_one_line_without_the_token(sqlite_driver, caplog):
+    state, nonce = sqlite_driver.start()
+    platform = sqlite_driver.platform
     token = platform.sign(platform.claims(nonce, aud="another-tool"))
     caplog.clear()
     with caplog.at_level(logging.INFO, logger="lti_tool"):
-        assert_refused(token_driver.post_launch(state, token), "launch_audience_invalid")
+        assert_refused(sqlite_driver.post_launch(state, token), "launch_audience_invalid")
     lines = [r for r in caplog.records if r.name.startswith("lti_tool")]
     assert len(lines) == 1
     record = lines[0]
@@ -317,11 +297,11 @@ def test_refusal_logs_one_line_without_the_token(token_driver, caplog):
     assert state not in logged and nonce not in logged
 
 
-def test_refusal_as_json_for_clients_that_ask(token_driver):
-    state, nonce = token_driver.start()
-    platform = token_driver.platform
+def test_refusal_as_json_for_clients_that_ask(sqlite_driver):
+    state, nonce = sqlite_driver.start()
+    platform = sqlite_driver.platform
     token = platform.sign(platform.claims(nonce, roles=None))
-    response = token_driver.client.post("/lti/launch", data={"state": state, "id_token": token},
+    response = sqlite_driver.client.post("/lti/launch", data={"state": state, "id_token": token},
                                   headers={"Accept": "application/json"})
     assert response.status_code == 400
     assert response.get_json()["error"] == "launch_claim_missing"

@@ -12,10 +12,7 @@ import pytest
 from launch_platform import (
     INSTITUTION,
     MEMBERSHIP,
-    Driver,
-    FakePlatform,
     launch_session_id,
-    register,
 )
 from sqlalchemy import func, select
 
@@ -26,27 +23,6 @@ from lti_tool.services.launches import prune_expired_sessions
 
 NO_NAMES = {"name": None, "given_name": None, "family_name": None}
 SUB_ROLE = "http://purl.imsglobal.org/vocab/lis/v2/membership/Instructor#"
-
-
-@pytest.fixture
-def platform(dbs):
-    made = FakePlatform()
-    register(dbs, made)
-    return made
-
-
-@pytest.fixture
-def driver(client, platform):
-    return Driver(client, platform)
-
-
-@pytest.fixture
-def sqlite_driver(sqlite_app):
-    """The variants differ in claims, not in storage: the embedded default is enough."""
-    made = FakePlatform()
-    with sqlite_app.extensions["lti_tool"].session() as session:
-        register(session, made)
-    return Driver(sqlite_app.test_client(), made)
 
 
 VARIANTS = {
