@@ -126,6 +126,8 @@ def activity_for_launch(
     context, link = launch.context, launch.resource_link
     if context is None or link is None:
         return None
+    if (getattr(launch, "claims", None) or {}).get("placement") == "course_navigation":
+        return None  # the course menu link lists activities; it is not one itself
     if context.registration_id != launch.registration.id or link.context_pk != context.id:
         return None  # a guard: the launch's rows always agree; never cross them
     own = db.scalars(select(models.Activity).where(

@@ -15,6 +15,7 @@ nobody). Nothing here writes or commits.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -93,7 +94,7 @@ class CohortFilters:
         if status not in STATUSES:
             status = None
         level_raw = (args.get("level") or "").strip()
-        level = int(level_raw) if level_raw.isdigit() and len(level_raw) < 3 else None
+        level = int(level_raw) if re.fullmatch(r"[0-9]{1,2}", level_raw) else None
         search = " ".join((args.get("q") or "").split())[:MAX_SEARCH_LENGTH] or None
         needs_review = (args.get("needs_review") or "") in {"1", "on", "true", "yes"}
         return cls(status=status, needs_review=needs_review, level=level, search=search)

@@ -155,7 +155,10 @@ def deep_link_submit():
 
 
 def _activity_for_launch():
-    activity = activities.activity_for_launch(db(), _content(), g.launch)
+    try:
+        activity = activities.activity_for_launch(db(), _content(), g.launch)
+    except ActivityServiceError as error:
+        abort_with(409, error.code, error.message)
     if activity is None:
         abort_with(404, "no_activity",
                    "This page belongs to an activity in a course. Open it from the "

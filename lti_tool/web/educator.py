@@ -191,7 +191,7 @@ def _notice() -> tuple[str, str] | None:
 
 def _page_number() -> int:
     raw = request.args.get("page", "1")
-    return int(raw) if raw.isdigit() and len(raw) < 7 else 1
+    return int(raw) if re.fullmatch(r"[0-9]{1,6}", raw) else 1
 
 
 def _settings_url() -> str | None:
@@ -412,7 +412,7 @@ class ReviewInput:
 
 def _version() -> int | None:
     raw = request.form.get("version", "")
-    return int(raw) if raw.isdigit() and len(raw) < 10 else None
+    return int(raw) if re.fullmatch(r"[0-9]{1,9}", raw) else None
 
 
 def _assessed(row: models.Attempt, domain: assessments.Attempt):
@@ -506,7 +506,11 @@ def review(attempt_id: int):
     reviewer = g.launch.user
     if request.method == "GET":
         if row.status == assessments.AttemptStatus.SUBMITTED.value:
-            attempts.start_review(db(), content, row, reviewer=reviewer)
+            try:
+                attempts.start_review(db(), content, row, reviewer=reviewer)
+            except attempts.StaleAttempt:
+                db().rollback()  # another reviewer opened it at the same moment
+                row = _visible_attempt(attempt_id)
         return _render_review(row)
 
     action = request.form.get("action", "")
@@ -522,7 +526,8 @@ def review(attempt_id: int):
         if action == "override":
             level = typed.override_level
             reason = typed.override_reason.strip()
-            if not level.isdigit() or not 0 <= int(level) <= domain.settings.top_level:
+            if (not re.fullmatch(r"[0-9]{1,2}", level)
+                    or not 0 <= int(level) <= domain.settings.top_level):
                 typed.errors["override_level"] = "Choose the level to set."
             if not reason:
                 typed.errors["override_reason"] = "Give the reason for changing the level."

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -543,6 +544,7 @@ def begin():
         row = attempts.start_attempt(db(), _content(), activity, g.launch.user)
     except AttemptServiceError as error:
         if error.code == "attempt_open":
+            db().rollback()  # the other tab's start won the race: use its attempt
             latest = attempts.latest_attempt(db(), activity, g.launch.user)
             if latest is not None:
                 return redirect(url_for_launch("learner.resume", attempt_id=latest.id),
@@ -666,14 +668,18 @@ def save_level(attempt_id: int, number: int):
         return redirect(target, code=303)
     if action.startswith("goto-"):
         return redirect(_goto(row, saved_attempt, action[5:]), code=303)
+    anchor = form.get("return_to", "main")
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", anchor):
+        anchor = "main"  # an anchor only: never let form text reach a header
     return redirect(url_for_launch("learner.level", attempt_id=row.id, number=lvl.number,
-                                   saved="1") + f"#{form.get('return_to', 'main')}", code=303)
+                                   saved="1") + f"#{anchor}", code=303)
 
 
 def _goto(row: models.Attempt, attempt: assessments.Attempt, where: str) -> str:
     if where == "review":
         return url_for_launch("learner.review", attempt_id=row.id)
-    if where.isdigit() and any(lv.number == int(where) for lv in _levels(attempt)):
+    numbers = {lv.number for lv in _levels(attempt)}
+    if re.fullmatch(r"[0-9]{1,3}", where) and int(where) in numbers:
         return url_for_launch("learner.level", attempt_id=row.id, number=int(where))
     return url_for_launch("learner.start")
 

@@ -581,3 +581,21 @@ def test_saving_after_a_submission_from_another_tab_keeps_the_text(pages, learne
     assert late.status_code == 409
     assert "can no longer change" in text_of(late.text)
     assert "Written in the other tab" in late.text
+
+
+def test_a_crafted_anchor_or_level_still_saves_the_page(pages, learner_setup, runtime, world):
+    _activity, ls = learner_setup(**{**KNOWLEDGE_ONLY, "top_level": 2, "target_level": 2})
+    attempt_id, _ = start(pages, ls)
+    _page, fields = page_form(pages, ls, attempt_id)
+    item = items_of(runtime)[0]
+    data = {**fields, **best_fields(item), "return_to": "x\r\nSet-Cookie: a=b"}
+    response = pages.post(level_path(attempt_id), ls, data)
+    assert response.status_code == 303
+    assert response.headers["Location"].endswith("#main")
+    assert "Set-Cookie" not in response.headers
+    assert item.identifier in attempts.domain_attempt(stored(world, attempt_id)).answers
+
+    _page, fields = page_form(pages, ls, attempt_id)
+    response = pages.post(level_path(attempt_id), ls, {**fields, "action": "goto-\u00b2"})
+    assert response.status_code == 303  # an unknown target falls back to the start page
+    assert "/learner/" in response.headers["Location"]
