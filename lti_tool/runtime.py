@@ -35,8 +35,7 @@ class Runtime:
         schema = settings.extra.get("database_schema")
         self.engine = make_engine(settings.database_url, schema=schema)
         self.sessionmaker = make_sessionmaker(self.engine)
-        prefix = settings.extra.get("redis_prefix", "lti_tool:")
-        self.store = make_store(self.engine, settings.redis_url, prefix)
+        self.store = make_store(self.engine, settings.redis_url, settings.redis_prefix)
 
     @cached_property
     def keyring(self) -> Keyring:

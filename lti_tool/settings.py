@@ -45,6 +45,7 @@ class Settings:
     allow_private_registration_urls: bool = False
     content_path: Path = field(default_factory=lambda: PROJECT_ROOT / "content")
     delivery_thread: str = "auto"
+    redis_prefix: str = "lti_tool:"
     # Only for tests: extra keys a test wants to carry (never read from the environment).
     extra: dict[str, Any] = field(default_factory=dict)
 

@@ -111,6 +111,7 @@ def deployment(tmp_path):
     env.update({
         "LTI_TOOL_DATABASE_URL": f"{PG_URL}?options={quote(f'-csearch_path={schema}')}",
         "LTI_TOOL_REDIS_URL": REDIS_URL,
+        "LTI_TOOL_REDIS_PREFIX": backend.config["redis_prefix"],
         "LTI_TOOL_SECRET_KEY": TEST_SECRET,
         "LTI_TOOL_BASE_URL": proxy.url,
         "LTI_TOOL_INSTANCE_PATH": str(tmp_path / "instance"),
