@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import signal
 import threading
-from datetime import timedelta
 
 import click
 from sqlalchemy import func, select
@@ -17,23 +16,12 @@ SQLITE_REFUSAL = (
 )
 
 
-def _age(delta: timedelta) -> str:
-    seconds = int(delta.total_seconds())
-    if seconds < 120:
-        return f"{seconds} s"
-    if seconds < 7200:
-        return f"{seconds // 60} min"
-    if seconds < 172800:
-        return f"{seconds // 3600} h"
-    return f"{seconds // 86400} days"
-
-
 def status_report(runtime) -> list[str]:
     """The lines ``grades status`` prints: counts per status, the oldest pending row's
     age, and each failed row with the platform's reason."""
     from lti_tool.persistence import utcnow
     from lti_tool.persistence.models import GradeOutbox
-    from lti_tool.services.grades import FAILED, PENDING, STATUSES
+    from lti_tool.services.grades import FAILED, PENDING, STATUSES, describe_age
 
     lines = []
     with runtime.session() as db:
@@ -45,7 +33,7 @@ def status_report(runtime) -> list[str]:
         leased = db.scalar(select(func.count()).select_from(GradeOutbox).where(
             GradeOutbox.status == PENDING, GradeOutbox.claimed_until > utcnow()))
         if oldest is not None:
-            lines.append(f"oldest pending: {_age(utcnow() - oldest)} old"
+            lines.append(f"oldest pending: {describe_age(utcnow() - oldest)} old"
                          f" ({leased or 0} being sent now)")
         else:
             lines.append("oldest pending: none")

@@ -15,12 +15,9 @@ from typing import Any
 
 import jwt
 
-from lti_tool.lti.claims import LTI, LTI_VERSION
+from lti_tool.lti.claims import LTI_VERSION, Claim
 
 DL = "https://purl.imsglobal.org/spec/lti-dl/claim/"
-CLAIM_MESSAGE_TYPE = LTI + "message_type"
-CLAIM_VERSION = LTI + "version"
-CLAIM_DEPLOYMENT_ID = LTI + "deployment_id"
 CLAIM_CONTENT_ITEMS = DL + "content_items"
 CLAIM_DATA = DL + "data"
 CLAIM_MSG = DL + "msg"
@@ -82,9 +79,9 @@ def response_claims(
         "iat": issued,
         "exp": issued + RESPONSE_LIFETIME_SECONDS,
         "nonce": secrets.token_urlsafe(24),
-        CLAIM_MESSAGE_TYPE: RESPONSE_MESSAGE_TYPE,
-        CLAIM_VERSION: LTI_VERSION,
-        CLAIM_DEPLOYMENT_ID: deployment_id,
+        Claim.MESSAGE_TYPE.value: RESPONSE_MESSAGE_TYPE,
+        Claim.VERSION.value: LTI_VERSION,
+        Claim.DEPLOYMENT_ID.value: deployment_id,
         CLAIM_CONTENT_ITEMS: content_items,
     }
     data = (settings or {}).get("data")

@@ -9,7 +9,7 @@ that were not delivered, so an older score never reaches the gradebook after a n
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import select, update
@@ -34,6 +34,20 @@ DELIVERED = "delivered"
 SUPERSEDED = "superseded"
 FAILED = "failed"
 STATUSES = (PENDING, DELIVERED, FAILED, SUPERSEDED)
+
+
+def describe_age(delta: timedelta | None) -> str:
+    """How old something is, in words an admin reads at a glance ("5 minutes")."""
+    if delta is None:
+        return ""
+    seconds = max(0, int(delta.total_seconds()))
+    if seconds < 120:
+        return f"{seconds} seconds"
+    if seconds < 7200:
+        return f"{seconds // 60} minutes"
+    if seconds < 172800:
+        return f"{seconds // 3600} hours"
+    return f"{seconds // 86400} days"
 
 
 class GradeServiceError(Exception):

@@ -21,6 +21,7 @@ from sqlalchemy import func, select
 from lti_tool.persistence import utcnow
 from lti_tool.persistence.models import Deployment, GradeOutbox, Registration
 from lti_tool.runtime import current_runtime
+from lti_tool.services.grades import describe_age
 from lti_tool.services.platforms import activation_command
 from lti_tool.services.registrations import open_invites
 from lti_tool.web import abort_with, db
@@ -121,19 +122,6 @@ def delivery_health(session, now: datetime) -> DeliveryHealth:
                           failed=counts.get("failed", 0))
 
 
-def _age(delta: timedelta | None) -> str:
-    if delta is None:
-        return ""
-    seconds = int(delta.total_seconds())
-    if seconds < 120:
-        return f"{seconds} seconds"
-    if seconds < 7200:
-        return f"{seconds // 60} minutes"
-    if seconds < 172800:
-        return f"{seconds // 3600} hours"
-    return f"{seconds // 86400} days"
-
-
 @bp.get("/admin")
 def admin_page():
     """Registrations, deployments, keys and grade delivery health for the tool's admin."""
@@ -162,7 +150,7 @@ def admin_page():
         keys=[{"info": k, "age_days": (now - k.created_at).days} for k in keys],
         signing_age_days=(now - signing.created_at).days if signing else None,
         rotation_days=KEY_ROTATION_DAYS,
-        health=delivery_health(session, now), age=_age,
+        health=delivery_health(session, now), age=describe_age,
         open_invites=open_invites(session, now=now),
     )
     response = Response(page, mimetype="text/html")
