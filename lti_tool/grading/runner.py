@@ -18,6 +18,7 @@ from lti_tool.grading.delivery import DeliveryCounts, claim_due, deliver_jobs
 from lti_tool.grading.policy import DeliveryPolicy
 from lti_tool.grading.roster_sync import sync_requested_rosters
 from lti_tool.runtime import Runtime
+from lti_tool.services.grades import WORKER_SEEN_KEY, WORKER_SEEN_SECONDS
 from lti_tool.services.launches import prune_expired_sessions
 
 log = logging.getLogger("lti_tool.grading")
@@ -78,6 +79,7 @@ def run_worker(runtime: Runtime, stop_event: threading.Event, *, worker_id: str 
     # Asking the shared store whether housekeeping is due is a write on the database
     # store: ask at most once a minute from each process.
     next_housekeeping_check = 0.0
+    next_seen = 0.0
     while not stop_event.is_set():
         try:
             check = time.monotonic() >= next_housekeeping_check
@@ -86,6 +88,9 @@ def run_worker(runtime: Runtime, stop_event: threading.Event, *, worker_id: str 
                 next_housekeeping_check = time.monotonic() + min(
                     60.0, policy.housekeeping_seconds)
             failures = 0
+            if time.monotonic() >= next_seen:  # tell the dashboards a loop is alive
+                runtime.store.set(WORKER_SEEN_KEY, worker_id, WORKER_SEEN_SECONDS)
+                next_seen = time.monotonic() + 60.0
         except Exception as exc:  # keep delivering after a passing outage
             failures += 1
             log.error("delivery round failed: %s", type(exc).__name__,

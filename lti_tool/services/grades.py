@@ -36,6 +36,17 @@ FAILED = "failed"
 STATUSES = (PENDING, DELIVERED, FAILED, SUPERSEDED)
 
 
+#: Set by every delivery loop at most once a minute; gone five minutes after the last.
+WORKER_SEEN_KEY = "grading:worker-seen"
+WORKER_SEEN_SECONDS = 300
+
+
+def delivery_running(store) -> bool:
+    """Whether a delivery loop (``lti-tool worker`` or the server's thread) ran lately; the
+    roster sync and grade delivery both depend on one."""
+    return store.get(WORKER_SEEN_KEY) is not None
+
+
 def describe_age(delta: timedelta | None) -> str:
     """How old something is, in words an admin reads at a glance ("5 minutes")."""
     if delta is None:

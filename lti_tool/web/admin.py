@@ -21,7 +21,7 @@ from sqlalchemy import func, select
 from lti_tool.persistence import utcnow
 from lti_tool.persistence.models import Deployment, GradeOutbox, Registration
 from lti_tool.runtime import current_runtime
-from lti_tool.services.grades import describe_age
+from lti_tool.services.grades import delivery_running, describe_age
 from lti_tool.services.platforms import activation_command
 from lti_tool.services.registrations import open_invites
 from lti_tool.web import abort_with, db
@@ -151,6 +151,7 @@ def admin_page():
         signing_age_days=(now - signing.created_at).days if signing else None,
         rotation_days=KEY_ROTATION_DAYS,
         health=delivery_health(session, now), age=describe_age,
+        worker_running=delivery_running(runtime.store),
         open_invites=open_invites(session, now=now),
     )
     response = Response(page, mimetype="text/html")

@@ -266,6 +266,7 @@ def dashboard():
         deliveries=deliveries,
         no_delivery=grades.NO_DELIVERY,
         roster_state=roster_state,
+        delivery_running=grades.delivery_running(current_runtime().store),
         indicators=indicators,
         heat_totals=cohort.counts_by_state(page.rows),
         notice=_notice(),

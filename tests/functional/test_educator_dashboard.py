@@ -255,3 +255,21 @@ def test_no_course_no_dashboard(world: World, course: Course, pages: Pages):
 
     assert response.status_code == 404
     assert response.headers["X-Error-Code"] == "no_course"
+
+
+def test_a_roster_waiting_for_a_worker_that_is_not_running_says_so(
+        world: World, course: Course, pages: Pages, runtime):
+    """Roster sync and grade delivery run in the delivery loop: without one, the educator
+    is told why nothing changes instead of seeing "syncing" forever."""
+    from lti_tool.services.grades import WORKER_SEEN_KEY
+
+    ls = world.launch(course.instructor, course.context, course.link, "instructor")
+    world.commit()
+    waiting = text_of(pages.get(DASHBOARD, ls).get_data(as_text=True))
+    assert "Roster syncing" in waiting
+    assert "background worker is not running" in waiting
+
+    runtime.store.set(WORKER_SEEN_KEY, "worker-1", 300)
+    running = text_of(pages.get(DASHBOARD, ls).get_data(as_text=True))
+    assert "Roster syncing" in running
+    assert "background worker is not running" not in running

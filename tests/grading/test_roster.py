@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
 from sqlalchemy import select, update
@@ -118,3 +119,24 @@ def test_housekeeping_runs_once_per_interval_across_processes(world):
         other_process.dispose()
     with world.runtime.session() as db:
         assert db.get(EphemeralEntry, "stale") is None
+
+
+def test_the_delivery_loop_tells_the_dashboards_it_is_alive(world):
+    import threading
+
+    from lti_tool.grading.runner import run_worker
+    from lti_tool.services.grades import delivery_running
+
+    assert not delivery_running(world.runtime.store)
+    stop = threading.Event()
+    loop = threading.Thread(target=run_worker, args=(world.runtime, stop),
+                            kwargs={"worker_id": "alive", "policy": FAST_POLICY})
+    loop.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not delivery_running(world.runtime.store) and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        loop.join(timeout=20)
+    assert delivery_running(world.runtime.store)
