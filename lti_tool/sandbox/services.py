@@ -402,17 +402,11 @@ def scores(context_id: str, local_id: str) -> Response:
     assert new_time is not None  # validated above
     with sb.mutate() as data:
         history = data["scores"].setdefault(local_id, {}).setdefault(score["userId"], [])
-        if history:
-            previous = _parse_timestamp(history[-1]["timestamp"])
-            # Moodle compares whole seconds: same second or older is a conflict.
-            if previous is not None and math.floor(new_time.timestamp()) <= math.floor(
-                previous.timestamp()
-            ):
-                conflict = True
-            else:
-                conflict = False
-        else:
-            conflict = False
+        previous = _parse_timestamp(history[-1]["timestamp"]) if history else None
+        # Moodle compares whole seconds: same second or older is a conflict.
+        conflict = previous is not None and (
+            math.floor(new_time.timestamp()) <= math.floor(previous.timestamp())
+        )
         if not conflict:
             score["received_at"] = time.time()
             score["client_id"] = (token or {}).get("client_id")
